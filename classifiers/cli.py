@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="head method: features under the linear head")
     train.add_argument("--balance", metavar="SPEC",
                        help="augment + resample the training split first: max, N, label=N,..., or ratio:R")
+    train.add_argument("--augmenters", default="char,keyboard,synonym,contraction",
+                       help="with --balance: comma-separated augmenters for the minority classes")
     train.add_argument("--output", required=True, help="directory to write the trained model to")
     train.add_argument("--resume", action="store_true", help="finetune: resume from OUTPUT.checkpoint if present")
 
@@ -91,13 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--plot", help="write the confusion matrix as a PNG here")
 
-    predict = sub.add_parser("predict", help="label every row of a file")
-    predict.add_argument("--model", required=True)
-    predict.add_argument("--data", required=True)
+    predict = sub.add_parser("predict", help="label every row of a file (streamed in chunks: any size, resumable)")
+    predict.add_argument("--model", required=True, help="trained model directory")
+    predict.add_argument("--data", required=True, help="CSV, TSV or JSONL file to score (never modified)")
     predict.add_argument("--output", required=True, help="CSV/TSV: the input rows plus predictions")
     predict.add_argument("--text-column")
     predict.add_argument("--no-header", dest="header", action="store_false", default=None)
-    predict.add_argument("--chunk-size", type=int, default=8192, help="rows per chunk (bounds memory)")
+    predict.add_argument("--engine", choices=["torch", "onnx", "ray"], default="torch",
+                         help="torch (default); onnx: ONNX Runtime on the CPU (exported once into MODEL/onnx); "
+                              "ray: Ray Data with one model copy per worker")
+    predict.add_argument("--quantize", choices=["int8"], help="onnx (or ray with --ray-backend onnx): int8 weights")
+    predict.add_argument("--workers", type=int, default=2, help="ray: number of workers (model copies)")
+    predict.add_argument("--ray-address", help="ray: cluster to join (auto, or ray://HEAD:10001); default: local Ray")
+    predict.add_argument("--ray-backend", choices=["torch", "onnx"],
+                         help="ray: the model engine inside each worker (default: onnx with --quantize, else torch)")
+    predict.add_argument("--batch-size", type=int, default=256, help="ray: rows per model call in a worker")
+    predict.add_argument("--chunk-size", type=int, default=8192, help="torch/onnx: rows per chunk (bounds memory)")
     predict.add_argument("--restart", action="store_true", help="ignore a partial output from an interrupted run")
     return parser
 
@@ -115,7 +126,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     texts, labels = train.texts, train.labels
     print(f"training data: {len(texts)} posts, classes {label_counts(labels)}")
     if args.balance:
-        texts, labels = _balance(train, args)
+        held_out = [t for table in (dev, test) if table is not None for t in table.texts]
+        texts, labels = _balance(train, args, held_out)
     config = TrainingConfig(
         method=args.method, model=args.model, epochs=args.epochs, seed=args.seed, class_weight=args.class_weight,
         loss=args.loss, max_length=args.max_length, batch_size=args.batch_size, learning_rate=args.learning_rate,
@@ -148,12 +160,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _balance(train: Table, args: argparse.Namespace) -> tuple[list[str], list[str]]:
-    try:
-        from augment import balance_table
-    except ImportError as err:
-        raise ValueError(f"--balance needs the augment package ({err})") from None
-    texts, labels = balance_table(train, args.balance, seed=args.seed)
+def _balance(train: Table, args: argparse.Namespace, held_out: list[str]) -> tuple[list[str], list[str]]:
+    """ALEX's augment-then-resample step, on the training split only; no variant may equal a dev/test text."""
+    from augment import balance_table
+
+    texts, labels = balance_table(train, args.balance, seed=args.seed, augmenters=args.augmenters,
+                                  exclude_texts=held_out)
     print(f"balanced training data: {len(texts)} posts, classes {label_counts(labels)}")
     return texts, labels
 
@@ -192,14 +204,36 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from classifiers.scoring import score_file
+    """Stream the file through the classifier (torch or ONNX Runtime), or hand the job to Ray Data."""
+    from classifiers.scoring import check_input, load_scorer, score_file, truncation_counter
 
-    model = TextClassifier.from_pretrained(args.model)
+    ensure_not_input(args.output, args.data)
+    check_input(Path(args.data))  # cheap checks first: a bad file is reported before a model is loaded
+    if args.engine == "ray":
+        from classifiers.ray_engine import RaySettings, score_file_ray
+
+        settings = RaySettings(workers=args.workers, batch_size=args.batch_size, address=args.ray_address,
+                               engine=args.ray_backend or ("onnx" if args.quantize else "torch"),
+                               quantize=args.quantize)
+        report = score_file_ray(args.data, args.output, args.model, settings, text_column=_column(args.text_column),
+                                header=args.header)
+        where = f"Ray at {args.ray_address}" if args.ray_address else "a local Ray"
+        print(f"wrote {report.rows} rows to {report.output} ({report.rows_per_second:.1f} posts/s on {where}, "
+              f"{args.workers} workers, {settings.engine} engine)")
+        return 0
+    model = load_scorer(args.model, args.engine, quantize=args.quantize)
     report = score_file(args.data, args.output, model.predict_proba, model.labels, model.decide,
                         text_column=_column(args.text_column), header=args.header, chunksize=args.chunk_size,
-                        resume=not args.restart)
+                        resume=not args.restart, truncation_fn=truncation_counter(args.model),
+                        fingerprint={"model": str(Path(args.model).resolve()), "engine": args.engine,
+                                     "quantize": args.quantize,
+                                     "trained": (Path(args.model) / "classifier_config.json").stat().st_mtime_ns})
     resumed = f", resumed after {report.resumed_from} rows" if report.resumed_from else ""
-    print(f"wrote {report.rows} rows to {report.output} ({report.rows_per_second:.1f} posts/s{resumed})")
+    print(f"wrote {report.rows} rows to {report.output} ({report.rows_per_second:.1f} posts/s, "
+          f"{args.engine} engine{resumed})")
+    if report.truncated:
+        print(f"note: {report.truncated} posts were longer than the model's {model.config.max_length}-token window "
+              "and were truncated (the model read only their beginning)")
     return 0
 
 

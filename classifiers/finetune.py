@@ -183,7 +183,7 @@ class FinetuneBackend:
             backend.tokenizer = load_tokenizer(str(directory))
             backend.model = AutoModelForSequenceClassification.from_pretrained(
                 directory, local_files_only=True).to(backend.device)
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{directory}: cannot load the fine-tuned model ({err})") from None
+        except Exception as err:  # OSError, ValueError, SafetensorError (a truncated file): name the folder
+            raise ValueError(f"{directory}: cannot load the fine-tuned model ({type(err).__name__}: {err})") from None
         backend.model.eval()
         return backend

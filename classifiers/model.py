@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -38,7 +39,11 @@ def _as_list(texts: str | Sequence[str]) -> list[str]:
 
 
 def _clip(texts: list[str]) -> list[str]:
-    """Very long posts are cut before tokenisation (the model sees max_length tokens anyway)."""
+    """Very long posts are cut before tokenisation (the model sees max_length tokens anyway), with a note."""
+    long = sum(len(t) > LONG_POST_CHARS for t in texts)
+    if long:
+        warnings.warn(f"{long} post(s) longer than {LONG_POST_CHARS:,} characters were truncated: the model "
+                      "reads only their beginning (its first max_length tokens)", stacklevel=3)
     return [t[:LONG_POST_CHARS] for t in texts]
 
 

@@ -1,0 +1,7 @@
+"""``python -m augment``: see augment/cli.py."""
+
+import sys
+
+from augment.cli import main
+
+sys.exit(main())

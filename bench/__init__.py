@@ -1,0 +1,1 @@
+"""Benchmarks: quality beside baselines, throughput, latency and memory, written to bench/results/."""
