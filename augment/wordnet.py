@@ -57,8 +57,8 @@ def source_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """The project's cache folder: ``$ALEX_HEALTH_CACHE``, else ``$XDG_CACHE_HOME/alex-health``."""
-    configured = os.environ.get("ALEX_HEALTH_CACHE")
+    """The project's cache folder: ``$ALEX_CACHE_DIR`` (the agent's setting), else ``$XDG_CACHE_HOME/alex-health``."""
+    configured = os.environ.get("ALEX_CACHE_DIR") or os.environ.get("ALEX_HEALTH_CACHE")
     if configured:
         return Path(configured)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"

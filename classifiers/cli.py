@@ -52,7 +52,7 @@ def _class_weight(value: str) -> Any:
     try:
         return tuple(float(v) for v in value.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--class-weight must be 'balanced', 'none' or numbers like 2,1,2; got {value!r}")
+        raise argparse.ArgumentTypeError(f"--class-weight must be 'balanced', 'none' or numbers like 2,1,2; got {value!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -54,7 +54,7 @@ class Table:
         more = f" and {len(positions) - MAX_REPORTED} more" if len(positions) > MAX_REPORTED else ""
         return shown + more
 
-    def subset(self, keep: Sequence[bool]) -> "Table":
+    def subset(self, keep: Sequence[bool]) -> Table:
         return Table(self.frame[list(keep)], self.path, self.text_column, self.label_column, self.encoding)
 
 

@@ -8,13 +8,14 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from classifiers.card import CONFIG_FILE, FORMAT_VERSION, decide_labels, read_card
 from classifiers.config import TrainingConfig
 from classifiers.finetune import FinetuneBackend
 from classifiers.head import HeadBackend, oof_score
@@ -23,8 +24,6 @@ from classifiers.losses import class_weights
 from classifiers.metrics import compute_metrics, default_positive_label, primary_metric
 from classifiers.threshold import tune_threshold
 
-CONFIG_FILE = "classifier_config.json"
-FORMAT_VERSION = 1
 LONG_POST_CHARS = 20_000
 
 
@@ -100,7 +99,7 @@ class TextClassifier:
         self.training_info = {
             "train_size": len(texts), "dev_size": len(dev_texts or []), "metric": metric,
             "class_weights": None if weights is None else [float(w) for w in weights],
-            "seconds": round(time.perf_counter() - start, 1), "trained_at": datetime.now(timezone.utc).isoformat(),
+            "seconds": round(time.perf_counter() - start, 1), "trained_at": datetime.now(UTC).isoformat(),
         }
         return self
 
@@ -154,12 +153,7 @@ class TextClassifier:
 
     def decide(self, proba: np.ndarray) -> list[str]:
         """Labels from probabilities: the tuned threshold for binary tasks, the arg-max otherwise."""
-        if self.threshold is not None and proba.shape[1] == 2:
-            pos = self._pos_index()
-            ids = np.where(proba[:, pos] >= self.threshold, pos, 1 - pos)
-        else:
-            ids = proba.argmax(1)
-        return [self.labels[i] for i in ids]
+        return decide_labels(proba, self.labels, self.positive_label, self.threshold)
 
     def evaluate(self, texts: Sequence[str], labels: Sequence[str], *, progress: bool = False) -> dict[str, Any]:
         predicted = self.predict(texts, progress=progress)
@@ -205,28 +199,15 @@ class TextClassifier:
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, device: str | None = None) -> TextClassifier:
-        directory = Path(directory)
-        if not directory.is_dir():
-            raise ValueError(f"model directory not found: {directory}")
-        path = directory / CONFIG_FILE
-        if not path.exists():
-            raise ValueError(f"{directory} is not a trained classifier ({CONFIG_FILE} is missing)")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            labels = [data["id2label"][str(i)] for i in range(len(data["id2label"]))]
-            config = replace(TrainingConfig.from_dict(data["config"]), device=device)
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{path}: corrupt classifier config ({type(err).__name__}: {err})") from None
-        if data.get("format_version", 0) > FORMAT_VERSION:
-            raise ValueError(f"{path}: written by a newer version (format {data['format_version']})")
+        card = read_card(directory)
+        config = replace(card.config, device=device)
         model = cls(config)
-        model.labels, model.positive_label = labels, data.get("positive_label")
-        model.threshold, model.metrics = data.get("threshold"), data.get("metrics", {})
-        model.training_info = data.get("training", {})
+        model.labels, model.positive_label, model.threshold = card.labels, card.positive_label, card.threshold
+        model.metrics, model.training_info = card.metrics, card.training
         if config.method == "head":
-            model._backend = HeadBackend.load(directory, config)
+            model._backend = HeadBackend.load(card.directory, config)
         else:
-            model._backend = FinetuneBackend.load(directory, config, labels)
+            model._backend = FinetuneBackend.load(card.directory, config, card.labels)
         return model
 
     def __repr__(self) -> str:

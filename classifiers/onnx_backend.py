@@ -14,17 +14,17 @@ import logging
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from classifiers.card import ModelCard, decide_labels, read_card  # noqa: F401 - re-exported
 from classifiers.config import TrainingConfig
 from classifiers.encoder import length_sorted_batches, load_tokenizer, resolve_model
 from classifiers.io import atomic_path
-from classifiers.model import CONFIG_FILE, LONG_POST_CHARS
+from classifiers.model import LONG_POST_CHARS
 
 logger = logging.getLogger(__name__)
 
@@ -38,44 +38,6 @@ INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 Quantize = Literal["int8"] | None
 TRUNCATION_NOTE = ("some posts are longer than the model's max_length tokens and were truncated: "
                    "the model reads only their beginning")
-
-
-@dataclass(frozen=True)
-class ModelCard:
-    """What inference needs from ``classifier_config.json``: labels, decision rule and training config."""
-
-    directory: Path
-    labels: list[str]
-    positive_label: str | None
-    threshold: float | None
-    config: TrainingConfig
-
-
-def read_card(directory: str | Path) -> ModelCard:
-    """Parse a model directory's card with the same checks (and messages) as ``TextClassifier.from_pretrained``."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ValueError(f"model directory not found: {directory}")
-    path = directory / CONFIG_FILE
-    if not path.exists():
-        raise ValueError(f"{directory} is not a trained classifier ({CONFIG_FILE} is missing)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        labels = [data["id2label"][str(i)] for i in range(len(data["id2label"]))]
-        config = TrainingConfig.from_dict(data["config"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: corrupt classifier config ({type(err).__name__}: {err})") from None
-    return ModelCard(directory, labels, data.get("positive_label"), data.get("threshold"), config)
-
-
-def decide_labels(proba: np.ndarray, card: ModelCard) -> list[str]:
-    """The tuned threshold for binary tasks, the arg-max otherwise (the rule of ``TextClassifier.decide``)."""
-    if card.threshold is not None and proba.shape[1] == 2 and card.positive_label in card.labels:
-        pos = card.labels.index(card.positive_label)
-        ids = np.where(proba[:, pos] >= card.threshold, pos, 1 - pos)
-    else:
-        ids = proba.argmax(1)
-    return [card.labels[i] for i in ids]
 
 
 def _source_dir(card: ModelCard) -> Path:
@@ -318,7 +280,7 @@ class OnnxClassifier:
         return np.asarray(self.head.clf.predict_proba(self.head._features(items, result)), dtype=np.float32)
 
     def decide(self, proba: np.ndarray) -> list[str]:
-        return decide_labels(proba, self.card)
+        return decide_labels(proba, self.card.labels, self.card.positive_label, self.card.threshold)
 
     def predict(self, texts: str | Sequence[str], *, progress: bool = False) -> list[str]:
         return self.decide(self.predict_proba(texts, progress=progress))

@@ -67,8 +67,8 @@ def load_scorer(model_dir: str | Path, engine: Engine = "torch", *, quantize: st
 
 def truncation_counter(model_dir: str | Path) -> CountFn:
     """Counts posts longer than the model's ``max_length`` tokens (the model reads only their beginning)."""
+    from classifiers.card import read_card
     from classifiers.encoder import load_tokenizer
-    from classifiers.onnx_backend import read_card
 
     card = read_card(model_dir)
     source = str(card.directory) if card.config.method == "finetune" else card.config.model
