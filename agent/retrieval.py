@@ -52,8 +52,8 @@ class IndexConfig:
     """Exact search below ``flat_limit`` examples, HNSW (``hnsw_m`` links per node) from there on."""
 
     flat_limit: int = 50_000
-    hnsw_m: int = 16
-    ef_construction: int = 40
+    hnsw_m: int = 32
+    ef_construction: int = 80
     ef_search: int = 64
 
     def __post_init__(self) -> None:
@@ -260,8 +260,8 @@ class ExampleIndex:
                 f"{folder}: the index is incomplete ({index.ntotal} vectors of dim {index.d}, {len(examples)} "
                 f"examples, header says {header.get('count')} of dim {header.get('dim')}); rebuild it"
             )
-        config = IndexConfig(flat_limit=header.get("flat_limit", 50_000), hnsw_m=header.get("hnsw_m", 16),
-                             ef_construction=header.get("ef_construction", 40),
+        config = IndexConfig(flat_limit=header.get("flat_limit", 50_000), hnsw_m=header.get("hnsw_m", 32),
+                             ef_construction=header.get("ef_construction", 80),
                              ef_search=ef_search or header.get("ef_search", 64))
         return cls(index, examples, encoder_name=header["encoder"], encoder=encoder, config=config)
 

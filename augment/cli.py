@@ -88,6 +88,8 @@ def run_balance(args: argparse.Namespace) -> int:
     frame = table.frame.copy()
     frame[table.text_column] = table.texts
     frame[table.label_column] = table.labels
+    if "source_row" not in frame.columns:
+        frame["source_row"] = list(table.frame.index)  # 0-based data rows of the file, before dropped rows
     result = balance_report(
         frame, text_column=table.text_column, label_column=str(table.label_column), target=args.target,
         per_example=args.per_example, augmenter=Augmenter(config), seed=args.seed, exclude_texts=exclude,

@@ -43,6 +43,8 @@ def test_balance_writes_a_balanced_file_and_prints_counts(train_csv: Path, tmp_p
     assert written["label"].value_counts().to_dict() == {"neg": 8, "pos": 8}
     assert {"source_row", "is_augmented", "augmenters", "seed"} <= set(written.columns)
     assert not set(written["text"]) & set(frame.iloc[[0, 9]]["text"]) - set(frame["text"])
+    for _, row in written[written["is_augmented"]].iterrows():
+        assert frame.iloc[row["source_row"]]["id"] == row["id"]  # provenance points into the input file
     again = tmp_path / "again.tsv"
     run("balance", "--input", str(train_csv), "--output", str(again), "--augmenters", FAST, "--seed", "4")
     assert again.read_bytes() == out.read_bytes()  # same seed, same file
@@ -66,6 +68,8 @@ def test_headerless_tsv_and_explicit_target(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     written = pd.read_csv(out, keep_default_na=False)
     assert list(written.columns)[:4] == ["column_0", "column_1", "text", "label"]
+    new = written[written["is_augmented"]]
+    assert list(new["column_0"]) == [rows.iloc[i]["id"] for i in new["source_row"]]
     assert written["label"].value_counts().to_dict() == {"neg": 5, "pos": 5}
 
 
@@ -83,3 +87,17 @@ def test_text_prints_variants() -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) == 3 and all(line.startswith("[") and "@bob" in line and "not" in line for line in lines)
+
+
+def test_source_row_counts_rows_of_the_file_even_after_dropped_duplicates(tmp_path: Path) -> None:
+    source = tmp_path / "train.csv"
+    pd.DataFrame({"text": ["the weather is nice today", "the weather is nice today", "another ordinary update",
+                           "I am sick and I do not feel well at all"],
+                  "label": ["neg", "neg", "neg", "pos"]}).to_csv(source, index=False)
+    out = tmp_path / "out.csv"
+    done = run("balance", "--input", str(source), "--output", str(out), "--augmenters", FAST)
+    assert done.returncode == 0, done.stderr
+    assert "dropped 1 duplicate texts" in done.stderr
+    written = pd.read_csv(out, keep_default_na=False)
+    assert set(written[written["is_augmented"]]["source_row"]) == {3}
+    assert list(written[~written["is_augmented"]]["source_row"]) == [0, 2, 3]
