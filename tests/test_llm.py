@@ -181,10 +181,8 @@ def test_real_embedded_gguf_returns_a_valid_label():
     llm = get_llm(LLMConfig(n_ctx=1024))
     messages = [{"role": "system", "content": "Classify the sentiment of the drug review. Reply with JSON."},
                 {"role": "user", "content": "<post>This pill gave me awful headaches and did nothing.</post>"}]
-    start = time.perf_counter()
     answer = llm.complete_json(messages, SCHEMA)
     assert answer["label"] in {"negative", "neutral", "positive"} and isinstance(answer["explanation"], str)
-    assert time.perf_counter() - start < 60
 
 
 @pytest.mark.slow
