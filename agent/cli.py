@@ -75,7 +75,8 @@ def configure_index(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="classifier directory (for --encoder classifier and a label check)")
     parser.add_argument("--task", help="task.json with the task and label definitions, stored with the index")
     parser.add_argument("--add", action="store_true", help="add the rows to the existing index at --output")
-    parser.add_argument("--flat-limit", type=int, help="exact search below this many examples, HNSW above (50000)")
+    parser.add_argument("--flat-limit", type=int, help="exact search below this many examples, IVF (or HNSW: ALEX_LARGE_INDEX) above "
+                             "(default 50000)")
 
 
 def run_index(args: argparse.Namespace) -> int:
@@ -98,7 +99,8 @@ def run_index(args: argparse.Namespace) -> int:
         if args.encoder == "classifier" and not args.model:
             raise ValueError("--encoder classifier needs --model CLASSIFIER_DIR")
         encoder = classifier_encoder_name(args.model) if args.encoder == "classifier" else args.encoder
-        config = IndexConfig(flat_limit=args.flat_limit or settings.flat_limit, ef_search=settings.ef_search)
+        config = IndexConfig(flat_limit=args.flat_limit or settings.flat_limit, large_index=settings.large_index,
+                             nprobe=settings.nprobe, ef_search=settings.ef_search)
         index = ExampleIndex.build(table.texts, table.labels, ids, encoder, config=config, progress=True)
     index.save(args.output, extra_files={"task.json": task.to_dict()} if task else None)
     print(f"indexed {len(index)} examples ({index.kind}, dim {index.dim}, encoder {index.encoder_name}) "
@@ -152,7 +154,7 @@ def configure_calibrate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=13, help="seed of the --limit sample")
     parser.add_argument("--min-gain", type=float, default=0.005,
                         help="a policy must beat BERT alone by this much on the dev metric to be chosen")
-    parser.add_argument("--confidence", type=float, default=0.9,
+    parser.add_argument("--confidence", type=float, default=0.95,
                         help="and beat it in this share of bootstrap resamples of the dev posts")
     parser.add_argument("--cache-dir", help="reuse cached LLM answers (default: ALEX_CACHE_DIR)")
     _add_llm_options(parser)

@@ -19,8 +19,15 @@ import numpy as np
 from agent.attribution import MAX_VARIANTS, WordWeight, occlusion_probabilities, rank_segments
 from agent.llm import ChatLLM, LLMError
 from agent.policy import DEFAULT_POLICY, NeighbourVote, Policy, neighbour_vote
-from agent.prompts import (MAX_EXAMPLE_WORDS, MAX_POST_WORDS, TaskSpec, answer_schema, build_messages,
-                           clean_untrusted, truncate_words)
+from agent.prompts import (
+    MAX_EXAMPLE_WORDS,
+    MAX_POST_WORDS,
+    TaskSpec,
+    answer_schema,
+    build_messages,
+    clean_untrusted,
+    truncate_words,
+)
 from agent.retrieval import ExampleIndex, Neighbour
 
 logger = logging.getLogger(__name__)

@@ -82,7 +82,7 @@ def build_explainer(model_dir: str | Path, index_dir: str | Path | None = None, 
     index_dir = index_dir if index_dir is not None else settings.index
     classifier = classifier if classifier is not None else load_classifier(model_dir)
     if index is None and index_dir is not None:
-        index = ExampleIndex.load(index_dir, ef_search=settings.ef_search)
+        index = ExampleIndex.load(index_dir, ef_search=settings.ef_search, nprobe=settings.nprobe)
     if llm is None and use_llm:
         llm = get_llm(LLMConfig.from_settings(settings))
     task = resolve_task(classifier.labels, task_path=task_path, index_dir=index_dir, model_dir=model_dir)

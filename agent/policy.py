@@ -210,7 +210,7 @@ def win_rate(candidate: Sequence[str], baseline: Sequence[str], gold: Sequence[s
 
 
 def calibrate(items: Sequence[Assessed], gold: Sequence[str], labels: Sequence[str], *, metric: str = "auto",
-              min_gain: float = 0.005, confidence: float = 0.9, n_boot: int = 500, seed: int = 13,
+              min_gain: float = 0.005, confidence: float = 0.95, n_boot: int = 500, seed: int = 13,
               thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> Calibration:
     """Score every candidate on the same assessed posts; the best one that beats BERT alone by ``min_gain``
     and in at least ``confidence`` of paired bootstrap resamples wins, else BERT's label is kept.

@@ -34,17 +34,17 @@ Similar labelled posts:
 {examples}
 {vote_line}Which label is correct for the post?"""
 
-EXAMPLE_LINE = "[{id}] label {label}, similarity {similarity:.2f}: <example>{text}</example>"
+EXAMPLE_LINE = "[{id}] label {label}: <example>{text}</example>"
 NO_EXAMPLES = "(none available)"
 VOTE_LINE = "Most similar posts are labelled {label} ({count} of {total}).\n"
 TRUNCATION_NOTE = "\n(The post was cut to its first {shown} of {total} words.)"
 
-EXPLANATION_MAX_CHARS = 120
+EXPLANATION_MAX_CHARS = 100
 # Plain ASCII, bounded: each character is at most one token, so the answer always fits in max_tokens (256),
 # and the small model cannot drift into other scripts or loop until it is cut off mid-string.
 EXPLANATION_PATTERN = "^[A-Za-z0-9 .,;:'!?()#%&/+*=@$_-]{1," + str(EXPLANATION_MAX_CHARS) + "}$"
-MAX_POST_WORDS = 120
-MAX_EXAMPLE_WORDS = 30
+MAX_POST_WORDS = 100
+MAX_EXAMPLE_WORDS = 16
 CHARS_PER_WORD = 12
 
 _DATA_TAG = re.compile(r"<\s*/?\s*(?:post|example)\b[^>]*>", re.IGNORECASE)
@@ -143,7 +143,7 @@ def user_prompt(post: str, bert_label: str, probabilities: Mapping[str, float], 
     shown_post, shown, total = truncate_words(cleaned, max_post_words)
     note = TRUNCATION_NOTE.format(shown=shown, total=total) if shown_post != cleaned else ""
     examples = "\n".join(
-        EXAMPLE_LINE.format(id=clean_untrusted(n.id), label=n.label, similarity=n.similarity,
+        EXAMPLE_LINE.format(id=clean_untrusted(n.id), label=n.label,
                             text=truncate_words(clean_untrusted(n.text), max_example_words)[0])
         for n in neighbours
     ) or NO_EXAMPLES

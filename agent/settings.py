@@ -29,7 +29,10 @@ class AlexSettings(BaseSettings):
     neighbours: int = Field(5, ge=0, le=50, description="labelled examples retrieved per post")
     index: Path | None = Field(None, description="example index directory used when --index is not given")
     ef_search: int = Field(64, ge=1, le=4096, description="HNSW search breadth (recall against speed)")
-    flat_limit: int = Field(50_000, ge=1, description="indexes with fewer examples use exact search, larger ones HNSW")
+    nprobe: int = Field(16, ge=1, le=65536, description="IVF cells scanned per query (recall against speed)")
+    large_index: Literal["ivf", "hnsw"] = Field("ivf", description="index type at flat_limit examples and above")
+    flat_limit: int = Field(50_000, ge=1, description="indexes with fewer examples use exact search, larger ones "
+                                                      "large_index")
     cache_dir: Path | None = Field(None, description="directory for cached LLM answers (calibration, benchmarks)")
 
 

@@ -29,7 +29,7 @@ from agent.explainer import Explainer, ExplainerConfig, Explanation
 from agent.llm import CachedLLM, LLMConfig, get_llm
 from agent.policy import DEFAULT_POLICY, Policy, calibrate, policy_score, stratified_positions
 from agent.prompts import TaskSpec
-from agent.retrieval import ExampleIndex, IndexConfig, new_faiss_index
+from agent.retrieval import ExampleIndex, IndexConfig, build_faiss_index
 from bench.common import REPO, RESULTS, default_datasets, markdown_table, percentiles, write_report
 
 logger = logging.getLogger("bench.explain")
@@ -80,11 +80,11 @@ def search_latency(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[dic
 
 
 def bench_retrieval(sizes: list[int], *, dim: int = 384, n_queries: int = 200, k: int = 5,
-                    ef_values: tuple[int, ...] = (64, 256)) -> list[dict[str, Any]]:
-    """Exact and HNSW indexes over the same random unit vectors; queries are perturbed stored vectors.
+                    ef_values: tuple[int, ...] = (64, 256), nprobes: tuple[int, ...] = (8, 16, 64)) -> list[dict[str, Any]]:
+    """Exact, IVF and HNSW indexes over the same random unit vectors; queries are perturbed stored vectors.
 
-    Random 384-d vectors are the hardest case for HNSW recall (no low-dimensional structure, unlike text
-    embeddings); ``real_recall`` measures recall on real MiniLM vectors."""
+    Random 384-d vectors are the hardest case for graph search (no low-dimensional structure, unlike text
+    embeddings); ``real_recall`` measures recall against exact search on real MiniLM vectors."""
     rng = np.random.default_rng(SEED)
     rows = []
     for n in sizes:
@@ -96,7 +96,13 @@ def bench_retrieval(sizes: list[int], *, dim: int = 384, n_queries: int = 200, k
         latency, exact_ids = search_latency(flat[0], queries[: max(20, n_queries // 4)], k)
         rows.append(_row(n, "flat", flat, latency, exact_ids, sources, None))
         del flat
-        hnsw = _timed_index(base, IndexConfig(flat_limit=1))
+        ivf = _timed_index(base, IndexConfig(flat_limit=1, large_index="ivf"))
+        for nprobe in nprobes:
+            ivf[0].nprobe = nprobe
+            latency, ids = search_latency(ivf[0], queries, k)
+            rows.append(_row(n, f"ivf{ivf[0].nlist} nprobe={nprobe}", ivf, latency, ids, sources, exact_ids))
+        del ivf
+        hnsw = _timed_index(base, IndexConfig(flat_limit=1, large_index="hnsw"))
         for ef in ef_values:
             hnsw[0].hnsw.efSearch = ef
             latency, ids = search_latency(hnsw[0], queries, k)
@@ -108,8 +114,7 @@ def bench_retrieval(sizes: list[int], *, dim: int = 384, n_queries: int = 200, k
 def _timed_index(vectors: np.ndarray, config: IndexConfig) -> tuple[faiss.Index, float, float]:
     """The index, its build seconds and its size in MiB (serialised: what is saved, and about what it holds)."""
     start = time.perf_counter()
-    index = new_faiss_index(vectors.shape[1], len(vectors), config)
-    index.add(vectors)
+    index = build_faiss_index(vectors, config)
     seconds = time.perf_counter() - start
     return index, seconds, faiss.serialize_index(index).nbytes / 2**20
 
@@ -134,19 +139,30 @@ def _cached_index(data: Dataset) -> ExampleIndex | None:
     return ExampleIndex.load(folder) if (folder / "index.json").is_file() else None
 
 
-def real_recall(data: Dataset, index: ExampleIndex, k: int = 5) -> dict[str, Any]:
-    """HNSW (default settings) against exact search on real MiniLM vectors: training posts, test posts as queries."""
+def real_recall(data: Dataset, index: ExampleIndex, k: int = 5) -> list[dict[str, Any]]:
+    """IVF and HNSW (default settings) against exact search on real MiniLM vectors: the training posts are
+    indexed, the evaluation posts are the queries."""
     queries, _ = load_split(data.test, drop_duplicates=False)
     vectors = index.index.reconstruct_n(0, index.index.ntotal)
-    hnsw = _timed_index(vectors, IndexConfig(flat_limit=1))[0]
+    exact = build_faiss_index(vectors, IndexConfig(flat_limit=len(vectors) + 1))
     encoded = index.encoder.encode(queries, normalize=True)
-    _, exact = index.index.search(encoded, k) if index.kind == "flat" else (None, None)
-    _, found = hnsw.search(encoded, k)
-    return {"dataset": data.name, "examples": len(vectors), "queries": len(queries),
-            "recall_at_1_vs_exact": round(float(np.mean(found[:, 0] == exact[:, 0])), 3),
-            "recall_at_5_vs_exact": _overlap(found, exact),
-            "hnsw": f"M={IndexConfig().hnsw_m}, efConstruction={IndexConfig().ef_construction}, "
-                    f"efSearch={IndexConfig().ef_search}"}
+    _, truth = exact.search(encoded, k)
+    rows = []
+    defaults = IndexConfig()
+    ivf = build_faiss_index(vectors, IndexConfig(flat_limit=1, large_index="ivf"))
+    hnsw = build_faiss_index(vectors, IndexConfig(flat_limit=1, large_index="hnsw"))
+    candidates = [(ivf, "ivf", nprobe, f"nprobe={nprobe} of {ivf.nlist} cells") for nprobe in (defaults.nprobe, 64)]
+    candidates.append((hnsw, "hnsw", None, f"M={defaults.hnsw_m}, efConstruction={defaults.ef_construction}, "
+                                           f"efSearch={defaults.ef_search}"))
+    for built, kind, nprobe, settings in candidates:
+        if nprobe is not None:
+            built.nprobe = nprobe
+        _, found = built.search(encoded, k)
+        rows.append({"dataset": data.name, "examples": len(vectors), "queries": len(queries), "index": kind,
+                     "settings": settings,
+                     "recall_at_1_vs_exact": round(float(np.mean(found[:, 0] == truth[:, 0])), 3),
+                     "recall_at_5_vs_exact": _overlap(found, truth)})
+    return rows
 
 
 # -- tasks ------------------------------------------------------------------------------------------------------
@@ -259,7 +275,7 @@ def print_tables(report: dict[str, Any]) -> None:
     print(markdown_table(report["retrieval"], ["examples", "index", "build_s", "size_mib", "search_p50_ms",
                                                "search_p95_ms", "recall_at_1", "recall_at_5_vs_exact"]))
     for row in report.get("real_vectors", []):
-        print(f"HNSW recall on real MiniLM vectors: {row}")
+        print(f"recall on real MiniLM vectors: {row}")
     for task in report["tasks"]:
         metric = "positive_f1" if len(task["labels"]) == 2 else "macro_f1"
         print(f"\n{task['dataset']}: sample {task['sample']} of {task['eval']} ({metric}, micro_f1); "
@@ -292,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, help="reuse cached LLM answers for the F1 pass")
     parser.add_argument("--skip-retrieval", action="store_true", help="keep the retrieval rows of the last report")
     parser.add_argument("--skip-tasks", action="store_true", help="keep the task rows of the last report")
+    parser.add_argument("--real-only", action="store_true",
+                        help="only re-measure recall on real MiniLM vectors (keeps the other rows)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     args.sample = args.sample or (40 if args.quick else 200)
@@ -303,10 +321,14 @@ def main(argv: list[str] | None = None) -> int:
                               "real_vectors": previous.get("real_vectors", []) if args.skip_retrieval else [],
                               "tasks": previous.get("tasks", []) if args.skip_tasks else []}
     settings = {"args": {k: str(v) for k, v in vars(args).items()}}
-    if not args.skip_retrieval:
+    if args.real_only:
+        args.skip_tasks, report["tasks"] = True, previous.get("tasks", [])
+        report["retrieval"] = previous.get("retrieval", [])
+    elif not args.skip_retrieval:
         report["retrieval"] = bench_retrieval(sizes)
-        report["real_vectors"] = [real_recall(data, index) for data in datasets(args.datasets)
-                                  if (index := _cached_index(data)) is not None]
+    if args.real_only or not args.skip_retrieval:
+        report["real_vectors"] = [row for data in datasets(args.datasets)
+                                  if (index := _cached_index(data)) is not None for row in real_recall(data, index)]
         write_report("explain", {**report, **settings})
     if not args.skip_tasks:
         llm: Any = get_llm(LLMConfig(n_threads=args.n_threads))

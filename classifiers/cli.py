@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="torch (default); onnx: ONNX Runtime on the CPU (exported once into MODEL/onnx); "
                               "ray: Ray Data with one model copy per worker")
     predict.add_argument("--quantize", choices=["int8"], help="onnx (or ray with --ray-backend onnx): int8 weights")
+    predict.add_argument("--precision", choices=["fp32", "bf16"],
+                         help="torch: inference precision (default: the model's); bf16 is faster on CPUs with "
+                              "native bf16 (AVX512-BF16, AMX) and agrees with fp32 on almost every post")
     predict.add_argument("--workers", type=int, default=2, help="ray: number of workers (model copies)")
     predict.add_argument("--ray-address", help="ray: cluster to join (auto, or ray://HEAD:10001); default: local Ray")
     predict.add_argument("--ray-backend", choices=["torch", "onnx"],
@@ -209,6 +212,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     ensure_not_input(args.output, args.data)
     check_input(Path(args.data))  # cheap checks first: a bad file is reported before a model is loaded
+    if args.precision and args.engine != "torch":
+        raise ValueError("--precision works with the torch engine only (the ONNX engine uses --quantize)")
     if args.engine == "ray":
         from classifiers.ray_engine import RaySettings, score_file_ray
 
@@ -221,12 +226,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"wrote {report.rows} rows to {report.output} ({report.rows_per_second:.1f} posts/s on {where}, "
               f"{args.workers} workers, {settings.engine} engine)")
         return 0
-    model = load_scorer(args.model, args.engine, quantize=args.quantize)
+    model = load_scorer(args.model, args.engine, quantize=args.quantize, precision=args.precision)
     report = score_file(args.data, args.output, model.predict_proba, model.labels, model.decide,
                         text_column=_column(args.text_column), header=args.header, chunksize=args.chunk_size,
                         resume=not args.restart, truncation_fn=truncation_counter(args.model),
                         fingerprint={"model": str(Path(args.model).resolve()), "engine": args.engine,
-                                     "quantize": args.quantize,
+                                     "quantize": args.quantize, "precision": args.precision,
                                      "trained": (Path(args.model) / "classifier_config.json").stat().st_mtime_ns})
     resumed = f", resumed after {report.resumed_from} rows" if report.resumed_from else ""
     print(f"wrote {report.rows} rows to {report.output} ({report.rows_per_second:.1f} posts/s, "

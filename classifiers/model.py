@@ -198,9 +198,12 @@ class TextClassifier:
         return "\n".join(lines) + "\n"
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, *, device: str | None = None) -> TextClassifier:
+    def from_pretrained(cls, directory: str | Path, *, device: str | None = None,
+                        precision: str | None = None) -> TextClassifier:
+        """Load a saved model; ``precision`` overrides the stored one for inference (e.g. "bf16" on a CPU with
+        native bf16, about 1.6x faster for a fine-tuned encoder at a small cost in agreement with fp32)."""
         card = read_card(directory)
-        config = replace(card.config, device=device)
+        config = replace(card.config, device=device, precision=precision or card.config.precision)
         model = cls(config)
         model.labels, model.positive_label, model.threshold = card.labels, card.positive_label, card.threshold
         model.metrics, model.training_info = card.metrics, card.training

@@ -50,14 +50,17 @@ class ScoreReport:
         return (self.rows - self.resumed_from) / self.seconds if self.seconds > 0 else 0.0
 
 
-def load_scorer(model_dir: str | Path, engine: Engine = "torch", *, quantize: str | None = None) -> Scorer:
+def load_scorer(model_dir: str | Path, engine: Engine = "torch", *, quantize: str | None = None,
+                precision: str | None = None) -> Scorer:
     """The one factory for scoring models: torch (``TextClassifier``) or ONNX Runtime (``OnnxClassifier``)."""
+    if precision and engine != "torch":
+        raise ValueError("--precision works with the torch engine only (the ONNX engine uses --quantize)")
     if engine == "torch":
         if quantize:
             raise ValueError("--quantize works with the ONNX engine only (--engine onnx)")
         from classifiers.model import TextClassifier
 
-        return TextClassifier.from_pretrained(model_dir)
+        return TextClassifier.from_pretrained(model_dir, precision=precision)
     if engine == "onnx":
         from classifiers.onnx_backend import OnnxClassifier
 

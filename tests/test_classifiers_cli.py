@@ -69,6 +69,14 @@ def test_predict_writes_rows_plus_probabilities(trained, tmp_path):
     assert not list(tmp_path.glob("*.partial"))
 
 
+def test_precision_is_a_torch_engine_option(trained, tmp_path):
+    model_dir, data = trained
+    result = run("predict", "--model", str(model_dir), "--data", str(data), "--output", str(tmp_path / "p.csv"),
+                 "--engine", "onnx", "--precision", "bf16")
+    assert result.returncode == 2 and "--precision works with the torch engine only" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "p.csv").exists()
+
+
 def test_predict_refuses_to_overwrite_input(trained):
     model_dir, data = trained
     result = run("predict", "--model", str(model_dir), "--data", str(data), "--output", str(data))

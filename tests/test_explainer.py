@@ -45,9 +45,9 @@ This pill gave me awful headaches.
 </post>
 Classifier label: negative (negative 0.80, neutral 0.15, positive 0.05)
 Similar labelled posts:
-[12] label negative, similarity 0.81: <example>Terrible headache and awful nausea, useless</example>
-[40] label negative, similarity 0.61: <example>Made my pain worse</example>
-[7] label positive, similarity 0.55: <example>It works, good results</example>
+[12] label negative: <example>Terrible headache and awful nausea, useless</example>
+[40] label negative: <example>Made my pain worse</example>
+[7] label positive: <example>It works, good results</example>
 Most similar posts are labelled negative (2 of 3).
 Which label is correct for the post?"""
 

@@ -43,6 +43,11 @@ def test_finetune_learns_and_roundtrips(tiny_bert, toy_posts, tmp_path):
     loaded = TextClassifier.from_pretrained(tmp_path / "ft")
     np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-5)
     assert loaded.predict(texts) == model.predict(texts)
+    # bf16 inference on the CPU (a load-time override): same labels, probabilities within bf16 rounding
+    fast = TextClassifier.from_pretrained(tmp_path / "ft", precision="bf16")
+    assert fast.config.precision == "bf16" and loaded.config.precision == "auto"
+    np.testing.assert_allclose(fast.predict_proba(texts), model.predict_proba(texts), atol=0.05)
+    assert fast.predict(texts) == model.predict(texts)
 
 
 def test_finetune_is_deterministic_for_a_seed(tiny_bert, toy_posts):

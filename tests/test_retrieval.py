@@ -1,4 +1,4 @@
-"""The FAISS example index: search, exact vs HNSW, save/load round trips, adding, and broken folders."""
+"""The FAISS example index: search, exact vs IVF vs HNSW, save/load round trips, adding, and broken folders."""
 
 from __future__ import annotations
 
@@ -52,17 +52,33 @@ def test_round_trip_keeps_results_and_header(index, tmp_path):
     assert loaded.labels == ["negative", "neutral", "positive"]
 
 
-def test_large_sets_use_hnsw_and_round_trip(tmp_path):
-    config = IndexConfig(flat_limit=5, hnsw_m=8, ef_search=16)
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_large_sets_use_the_large_index_and_round_trip(tmp_path, kind):
+    config = IndexConfig(flat_limit=5, large_index=kind, nprobe=3, hnsw_m=8, ef_search=16)
     index = ExampleIndex.build(TEXTS, LABELS, encoder=FakeEncoder(), config=config)
-    assert index.kind == "hnsw"
+    assert index.kind == kind
     index.save(tmp_path / "h")
+    header = json.loads((tmp_path / "h" / "index.json").read_text())
+    assert header["index_type"] == kind and header["large_index"] == kind and header["nprobe"] == 3
     loaded = ExampleIndex.load(tmp_path / "h", encoder=FakeEncoder())
-    assert loaded.kind == "hnsw" and loaded.config.ef_search == 16
+    assert loaded.kind == kind and loaded.config.ef_search == 16 and loaded.config.nprobe == 3
     assert loaded.search(TEXTS[2], k=1)[0].id == "2"
+    assert ExampleIndex.load(tmp_path / "h", encoder=FakeEncoder(), nprobe=7).config.nprobe == 7
 
 
-def test_add_without_rebuild_and_switch_to_hnsw(index):
+def test_ivf_finds_stored_vectors_among_thousands():
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((4000, 32)).astype(np.float32)
+    ids = [f"v{i}" for i in range(len(vectors))]
+    index = ExampleIndex.from_vectors(vectors, ids, ["a"] * len(ids), ids, encoder_name="test",
+                                      config=IndexConfig(flat_limit=1000))
+    assert index.kind == "ivf" and index.index.nlist == 102  # 4000 // 39 cells: enough points to train each
+    queries = vectors[::97] + 0.05 * rng.standard_normal((len(vectors[::97]), 32)).astype(np.float32)
+    found = [hits[0].id for hits in index.search_vectors(queries, k=3)]
+    assert found == ids[::97]
+
+
+def test_add_without_rebuild_and_switch_to_the_large_index(index):
     before = index.index
     index.add(["Useless pills, terrible awful taste"], ["negative"], ["new1"])
     assert index.index is before and len(index) == len(TEXTS) + 1
@@ -71,8 +87,10 @@ def test_add_without_rebuild_and_switch_to_hnsw(index):
         index.add(["again"], ["neutral"], ["new1"])
     small = ExampleIndex.build(TEXTS[:3], LABELS[:3], encoder=FakeEncoder(), config=IndexConfig(flat_limit=4))
     small.add(TEXTS[3:], LABELS[3:])
-    assert small.kind == "hnsw" and len(small) == len(TEXTS)
+    assert small.kind == "ivf" and len(small) == len(TEXTS) and small.index.ntotal == len(TEXTS)
     assert small.search(TEXTS[7], k=1)[0].text == TEXTS[7]
+    small.add(["one more review"], ["neutral"], ["extra"])  # added to the trained cells, no rebuild
+    assert small.index.ntotal == len(TEXTS) + 1 and small.search("one more review", k=1)[0].id == "extra"
 
 
 def test_loaded_index_loads_its_encoder_lazily(index, tmp_path, monkeypatch):
