@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from classifiers.cli_options import add_data_options, column_arg
+
 EXIT_USAGE = 2
 
 
@@ -25,20 +27,6 @@ class Command:
     help: str
     configure: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
-
-
-def _column(value: str | None) -> str | int | None:
-    return int(value) if value is not None and value.isdigit() else value
-
-
-def _add_data_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--text-column", help="name, or 0-based index for a file without header (default: auto)")
-    parser.add_argument("--label-column", help="name or 0-based index (default: auto)")
-    header = parser.add_mutually_exclusive_group()
-    header.add_argument("--no-header", dest="header", action="store_false", default=None,
-                        help="the file has no header line; refer to columns by index")
-    header.add_argument("--header", dest="header", action="store_true", help="the first line is a header")
-    parser.add_argument("--drop-invalid", action="store_true", help="skip rows with empty text or missing labels")
 
 
 def _add_llm_options(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +39,7 @@ def _add_llm_options(parser: argparse.ArgumentParser) -> None:
 def _load_table(path: str, args: argparse.Namespace, labels: Sequence[str] | None = None) -> Any:
     from classifiers.data import load_table, validate
 
-    table = load_table(path, text_column=_column(args.text_column), label_column=_column(args.label_column),
+    table = load_table(path, text_column=column_arg(args.text_column), label_column=column_arg(args.label_column),
                        header=args.header)
     return validate(table, labels=labels, drop_invalid=args.drop_invalid)
 
@@ -68,7 +56,7 @@ def _settings(args: argparse.Namespace) -> Any:
 def configure_index(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="labelled training posts (CSV, TSV or JSONL)")
     parser.add_argument("--output", required=True, help="index directory to write (replaced atomically)")
-    _add_data_options(parser)
+    add_data_options(parser)
     parser.add_argument("--id-column", help="column with row ids (default: the file's row number)")
     parser.add_argument("--encoder", default="embedded",
                         help="'embedded' (MiniLM, default), 'classifier' (the --model's own encoder), or a model dir")
@@ -149,7 +137,7 @@ def configure_calibrate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="trained classifier directory")
     parser.add_argument("--index", required=True, help="example index directory; policy.json is stored there")
     parser.add_argument("--data", required=True, help="labelled dev posts (not the index's training posts)")
-    _add_data_options(parser)
+    add_data_options(parser)
     parser.add_argument("--limit", type=int, help="evaluate a stratified sample of this many dev posts")
     parser.add_argument("--seed", type=int, default=13, help="seed of the --limit sample")
     parser.add_argument("--min-gain", type=float, default=0.005,

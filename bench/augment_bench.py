@@ -25,7 +25,7 @@ import numpy as np
 from augment import Augmenter, balance_report
 from augment.pipeline import FACTORIES
 from augment.wordnet import load_lexicon
-from bench.common import default_datasets, markdown_table, peak_rss_mib, timed, write_report
+from bench.common import default_datasets, load_train_eval, markdown_table, peak_rss_mib, timed, write_report
 
 TASK_TARGET = "task"
 ARMS = (  # (name, class weights, balancing target: None = raw data, TASK_TARGET = the task's target)
@@ -135,14 +135,7 @@ def stock_synonym_status(text: str) -> str:
 
 
 def load_task(root: Path, task: Task) -> tuple[Any, Any]:
-    from classifiers.data import load_table, remove_leaks, validate
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        train = validate(load_table(root / task.train), drop_invalid=True)
-        valid = validate(load_table(root / task.valid), drop_invalid=True, drop_duplicates=False)
-        train = remove_leaks(train, valid)
-    return train, valid
+    return load_train_eval(root / task.train, root / task.valid)
 
 
 def make_classifier(kind: str, class_weight: str | None, seed: int) -> Any:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.common import RESULTS, default_datasets, markdown_table, peak_rss_mib, percentiles, timed, write_report
-from classifiers import TextClassifier, TfidfBaseline, TrainingConfig, compute_metrics, load_table, validate
-from classifiers.data import remove_leaks
+from bench.common import (
+    RESULTS,
+    default_datasets,
+    load_train_eval,
+    markdown_table,
+    peak_rss_mib,
+    percentiles,
+    timed,
+    write_report,
+)
+from classifiers import TextClassifier, TfidfBaseline, TrainingConfig, compute_metrics
 
 
 @dataclass(frozen=True)
@@ -37,12 +44,7 @@ TASKS = (
 
 
 def load_task(root: Path, task: Task) -> tuple[Any, Any]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        train = validate(load_table(root / task.train), drop_invalid=True)
-        test = validate(load_table(root / task.test), drop_invalid=True, drop_duplicates=False)
-        train = remove_leaks(train, test)
-    return train, test
+    return load_train_eval(root / task.train, root / task.test)
 
 
 def score(labels_true, labels_pred, labels, positive) -> dict[str, float]:

@@ -7,6 +7,7 @@ import os
 import platform
 import resource
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -75,3 +76,15 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> st
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def load_train_eval(train_path: Path, eval_path: Path) -> tuple[Any, Any]:
+    """A benchmark's training and evaluation splits, validated quietly (invalid rows dropped), with evaluation
+    texts removed from training so no score is inflated by a leak."""
+    from classifiers.data import load_table, remove_leaks, validate
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train = validate(load_table(train_path), drop_invalid=True)
+        held_out = validate(load_table(eval_path), drop_invalid=True, drop_duplicates=False)
+    return remove_leaks(train, held_out), held_out

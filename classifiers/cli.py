@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from classifiers.baseline import TfidfBaseline
+from classifiers.cli_options import add_data_options, column_arg
 from classifiers.config import TrainingConfig
 from classifiers.data import DataError, Table, label_counts, load_table, remove_leaks, validate
 from classifiers.io import atomic_path, ensure_not_input
@@ -21,24 +22,9 @@ from classifiers.model import TextClassifier
 BASELINE_FILE = "baseline.joblib"
 
 
-def _column(value: str | None) -> str | int | None:
-    return int(value) if value is not None and value.isdigit() else value
-
-
-def _add_data_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--text-column", help="name, or 0-based index for a file without header (default: auto)")
-    parser.add_argument("--label-column", help="name or 0-based index (default: auto: label, class, stance, ...)")
-    header = parser.add_mutually_exclusive_group()
-    header.add_argument("--no-header", dest="header", action="store_false", default=None,
-                        help="the file has no header line (SMM4H train.tsv); refer to columns by index")
-    header.add_argument("--header", dest="header", action="store_true", help="the first line is a header")
-    parser.add_argument("--drop-invalid", action="store_true",
-                        help="drop rows with empty text or missing/unknown labels instead of stopping")
-
-
 def _load(path: str, args: argparse.Namespace, labels: Sequence[str] | None = None, require_labels: bool = True,
           drop_duplicates: bool = True) -> Table:
-    table = load_table(path, text_column=_column(args.text_column), label_column=_column(args.label_column),
+    table = load_table(path, text_column=column_arg(args.text_column), label_column=column_arg(args.label_column),
                        header=args.header, require_labels=require_labels)
     return validate(table, labels=labels, require_labels=require_labels, drop_invalid=args.drop_invalid,
                     drop_duplicates=drop_duplicates)
@@ -64,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--train", required=True, help="training file (CSV, TSV or JSONL)")
     train.add_argument("--dev", help="dev file for early stopping / threshold tuning (default: split from train)")
     train.add_argument("--test", help="held-out file to evaluate on after training (stored in the model card)")
-    _add_data_options(train)
+    add_data_options(train)
     train.add_argument("--model", default="embedded", help="HF model id or local dir (default: embedded MiniLM)")
     train.add_argument("--method", choices=["head", "finetune"], default="head")
     train.add_argument("--epochs", type=int, default=3)
@@ -89,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="evaluate a trained model on a labelled file")
     evaluate.add_argument("--model", required=True, help="trained model directory")
     evaluate.add_argument("--data", required=True)
-    _add_data_options(evaluate)
+    add_data_options(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--plot", help="write the confusion matrix as a PNG here")
 
@@ -220,7 +206,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         settings = RaySettings(workers=args.workers, batch_size=args.batch_size, address=args.ray_address,
                                engine=args.ray_backend or ("onnx" if args.quantize else "torch"),
                                quantize=args.quantize)
-        report = score_file_ray(args.data, args.output, args.model, settings, text_column=_column(args.text_column),
+        report = score_file_ray(args.data, args.output, args.model, settings, text_column=column_arg(args.text_column),
                                 header=args.header)
         where = f"Ray at {args.ray_address}" if args.ray_address else "a local Ray"
         print(f"wrote {report.rows} rows to {report.output} ({report.rows_per_second:.1f} posts/s on {where}, "
@@ -228,7 +214,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return 0
     model = load_scorer(args.model, args.engine, quantize=args.quantize, precision=args.precision)
     report = score_file(args.data, args.output, model.predict_proba, model.labels, model.decide,
-                        text_column=_column(args.text_column), header=args.header, chunksize=args.chunk_size,
+                        text_column=column_arg(args.text_column), header=args.header, chunksize=args.chunk_size,
                         resume=not args.restart, truncation_fn=truncation_counter(args.model),
                         fingerprint={"model": str(Path(args.model).resolve()), "engine": args.engine,
                                      "quantize": args.quantize, "precision": args.precision,
